@@ -403,8 +403,9 @@ def is_char_tokenizer(name_or_path: str | os.PathLike) -> bool:
     config_file = Path(name_or_path) / CONFIG_NAME
     if not config_file.is_file():
         return False
+    text = config_file.read_text(encoding="utf-8", errors="replace")
     try:
-        config = json.loads(config_file.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return False
+        config = json.loads(text)
+    except json.JSONDecodeError:  # a broken config of ours: claim it, so that loading reports what is wrong
+        return any(f'"{name}"' in text for name in TOKENIZER_CLASSES)
     return isinstance(config, dict) and config.get("name") in TOKENIZER_CLASSES
