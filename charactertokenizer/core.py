@@ -51,6 +51,8 @@ SPECIAL_TOKENS = {
 SPECIAL_VOCAB = {token: token_id for token, token_id in SPECIAL_TOKENS.values()}
 UNK_ID = SPECIAL_VOCAB["<unk>"]
 MASK_TOKEN = "<mask>"
+# Special tokens written in a text; none is a prefix of another, so this alternation splits as the trie does.
+SPECIAL_TOKEN_RE = re.compile("|".join(re.escape(t) for t in SPECIAL_VOCAB))
 
 
 class TokenizerConfigError(ValueError):
@@ -175,8 +177,6 @@ class CharacterTokenizer(_FixedVocabTokenizer):
             if len(ch) == 1:
                 table[ord(ch)] = token_id
         self._id_table = table
-        # Special tokens written in the text; none of them is a prefix of another, so alternation = the trie.
-        self._special_re = re.compile("|".join(re.escape(t) for t in SPECIAL_VOCAB))
 
     def _ids_of_plain(self, text: str) -> np.ndarray:
         """Ids of every character of `text` as int32 (lone surrogates are plain characters too)."""
@@ -197,7 +197,7 @@ class CharacterTokenizer(_FixedVocabTokenizer):
         offsets = np.zeros(len(texts) + 1, dtype=np.int64)
         offsets[1:] = ends
         # `<` is a C-level test that rules out special tokens in most batches of pretraining records.
-        matches = list(self._special_re.finditer(joined)) if "<" in joined else []
+        matches = list(SPECIAL_TOKEN_RE.finditer(joined)) if "<" in joined else []
         if not matches:
             return ids, offsets
         begins = np.array([m.start() for m in matches], dtype=np.int64)

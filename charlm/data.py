@@ -5,8 +5,9 @@ plus a dataset config `{"field": "texts", "block_size": 1024, "features": {"text
 `features` tell `datasets`' JSON loader how to read a shard; `block_size` is the training block size. (The JSON
 loader also has a deprecated `block_size` argument, a read size in bytes: ours never reaches it.)
 
-Shards named `train-*.json` / `validation-*.json` (also `valid`, `val`, `dev`, `test`) form those splits; a folder
-of shards with other names is all training data.
+Shards named `train-*.json` / `validation-*.json` (also `valid`, `val`, `dev`, `test`) form those splits, and other
+JSON files beside them (the config, stats.json) are ignored; a folder whose shards have other names is all
+training data (except the config).
 
 Blocks: records are tokenised in batches and the ids concatenated and cut into `block_size` pieces, dropping the
 remainder of each batch as upstream's `group_texts` does. Records that are exactly `block_size` tokens long (what
@@ -99,10 +100,13 @@ def find_shards(folder: Path, exclude: Path | None = None) -> dict[str, list[str
     shards = sorted(p for p in folder.glob("*.json") if p.is_file() and p.resolve() != exclude)
     if not shards:
         raise CharLMError(f"{folder}: no *.json shards in this folder; prepare one with prepare_dataset.py")
+    named = [s for s in shards if SPLIT_RE.match(s.name)]
+    if not named:  # a folder of shards with other names: all training data
+        return {"train": [str(s) for s in shards]}
+    # Split-named shards: other JSON files beside them (stats.json, notes) are not data.
     splits: dict[str, list[str]] = {}
-    for shard in shards:
-        match = SPLIT_RE.match(shard.name)
-        splits.setdefault(SPLIT_NAMES[match.group(1)] if match else "train", []).append(str(shard))
+    for shard in named:
+        splits.setdefault(SPLIT_NAMES[SPLIT_RE.match(shard.name).group(1)], []).append(str(shard))
     if "train" not in splits and "validation" in splits and len(splits) == 1:
         raise CharLMError(f"{folder}: only validation shards here; training needs train-*.json shards")
     return splits
