@@ -31,7 +31,7 @@ echo "== 3/4 pretraining: $MAX_STEPS steps of 16 x $BLOCK_SIZE tokens, streaming
     --lr_scheduler_type cosine --warmup_steps 30 --weight_decay 0.01 --logging_steps 50 --save_steps 250 \
     --save_total_limit 1 --report_to tensorboard --output_dir "$DEMO_DIR/model" --overwrite_output_dir \
     --disable_tqdm true > "$DEMO_DIR/train.log" 2>&1 || { tail -n 30 "$DEMO_DIR/train.log"; exit 1; }
-grep -oE "\{'loss': '[0-9.]+'" "$DEMO_DIR/train.log" | sed -n '1p;$p' | sed "s/{'loss': /  training loss /"
+{ grep -oE "\{'loss': '[0-9.]+'" "$DEMO_DIR/train.log" || true; } | sed -n '1p;$p' | sed "s/{'loss': /  training loss /"
 
 echo "== 4/4 sample (temperature 0.6, seed 1)"
 "$PYTHON" generate.py "$DEMO_DIR/model" "def main(" --max_new_tokens 300 --temperature 0.6 --seed 1

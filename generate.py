@@ -67,12 +67,16 @@ class PrintStreamer(TextStreamer):
         print(text, end="\n" if stream_end else "", file=self.out, flush=True)
 
 
-def generate(model, tokenizer, prompt: str, args, out=sys.stdout) -> list[str]:
+def generate(model, tokenizer, prompt: str, args, out=None) -> list[str]:
     """Print and return `num_samples` continuations of `prompt`."""
+    out = out or sys.stdout
     text = prompt or tokenizer.eos_token
     inputs = tokenizer(text, return_tensors="pt").to(model.device)
     sampling = args.temperature > 0
     options = dict(max_new_tokens=args.max_new_tokens, do_sample=sampling, pad_token_id=tokenizer.pad_token_id)
+    vocab_size = model.get_output_embeddings().weight.shape[0]
+    if vocab_size > len(tokenizer):  # rows beyond the tokenizer (vocab rounded up) were never trained: never pick them
+        options["suppress_tokens"] = list(range(len(tokenizer), vocab_size))
     if sampling:
         options.update(temperature=args.temperature, top_k=args.top_k or None, top_p=args.top_p)
     samples = []
