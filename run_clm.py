@@ -29,7 +29,7 @@ from charlm import CharLMError
 from charlm.cli import translate_legacy_flags
 from charlm.data import BlockMaker, collate_blocks, load_raw_datasets, read_dataset_config, shuffle_buffer_bytes
 from charlm.metrics import TokenMetrics, preprocess_logits_for_metrics, token_char_lengths
-from charlm.modeling import load_config, load_model, load_tokenizer
+from charlm.modeling import check_precision, load_config, load_model, load_tokenizer
 
 logger = logging.getLogger("run_clm")
 
@@ -193,6 +193,7 @@ def main(argv=None):
 
     # Model.
     config = load_config(model_args, tokenizer)
+    check_precision(config, training_args)
     model = load_model(model_args, config, tokenizer)
 
     # Tokenise and cut into blocks: lazily while streaming, cached in Arrow files otherwise.

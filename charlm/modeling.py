@@ -5,6 +5,8 @@
 - The model: from a trained folder (`--model_name_or_path`), a config file (`--config_name`) or a model type
   (`--model_type`), with `--config_overrides`; special-token ids come from the tokenizer when training from
   scratch, and the embeddings grow when the tokenizer is larger, as upstream does.
+- Mamba and Mamba2 are transformers' own models; configs and checkpoints of the original tool's mamba_ssm are
+  mapped by charlm.mamba.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from transformers import CONFIG_MAPPING, AutoConfig, AutoModelForCausalLM, AutoT
 
 import charactertokenizer
 from charlm import CharLMError
+from charlm.mamba import config_from_mamba_ssm, is_mamba_ssm_config, load_mamba_ssm_checkpoint, warn_if_slow_path
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +59,11 @@ def load_config(model_args, tokenizer):
         if _looks_local(source) and not Path(source).exists():
             flag = "--config_name" if model_args.config_name else "--model_name_or_path"
             raise CharLMError(f"{flag} {source}: no such file or folder")
-        config = AutoConfig.from_pretrained(source, **hub)
+        if is_mamba_ssm_config(source):
+            config = config_from_mamba_ssm(source, tokenizer)
+            logger.info(f"Mapped the mamba_ssm config {source} to {type(config).__name__}")
+        else:
+            config = AutoConfig.from_pretrained(source, **hub)
     else:
         if model_args.model_type not in CONFIG_MAPPING:
             known = ", ".join(sorted(k for k in CONFIG_MAPPING if k in {"llama", "mamba", "mamba2", "gpt2", "mistral", "qwen2"}))
@@ -80,7 +87,16 @@ def load_config(model_args, tokenizer):
 
 def load_model(model_args, config, tokenizer):
     """The causal LM: trained weights when --model_name_or_path is given, else fresh from the config."""
-    if model_args.model_name_or_path:
+    is_mamba = config.model_type in MAMBA_TYPES
+    if is_mamba:
+        warn_if_slow_path(config.model_type)
+    if model_args.model_name_or_path and is_mamba_ssm_config(model_args.model_name_or_path):
+        model = load_mamba_ssm_checkpoint(model_args.model_name_or_path, config)
+    elif model_args.model_name_or_path:
+        dtype = model_args.dtype
+        if is_mamba and dtype in ("bfloat16", "float16"):
+            logger.warning(f"{config.model_type} trains with fp32 weights (bf16 weights overflow); ignoring --dtype {dtype}")
+            dtype = "float32"
         model = AutoModelForCausalLM.from_pretrained(
             model_args.model_name_or_path,
             config=config,
@@ -88,7 +104,7 @@ def load_model(model_args, config, tokenizer):
             revision=model_args.model_revision,
             token=model_args.token,
             trust_remote_code=model_args.trust_remote_code,
-            dtype=model_args.dtype,
+            dtype=dtype,
         )
     else:
         model = AutoModelForCausalLM.from_config(config, trust_remote_code=model_args.trust_remote_code)
@@ -98,5 +114,20 @@ def load_model(model_args, config, tokenizer):
     embedding_size = model.get_input_embeddings().weight.shape[0]
     if len(tokenizer) > embedding_size:
         logger.info(f"Resizing the embeddings from {embedding_size} to {len(tokenizer)} tokens")
-        model.resize_token_embeddings(len(tokenizer))
+        try:
+            model.resize_token_embeddings(len(tokenizer))
+        except (NotImplementedError, ValueError, AttributeError) as exc:
+            raise CharLMError(
+                f"the model's vocabulary ({embedding_size}) is smaller than the tokenizer's ({len(tokenizer)}) and "
+                f"{type(model).__name__} cannot be resized ({exc}); use a config with vocab_size >= {len(tokenizer)}"
+            ) from None
     return model
+
+
+MAMBA_TYPES = {"mamba", "mamba2"}
+
+
+def check_precision(config, training_args) -> None:
+    """Refuse the mixed precision a model is known to fail in, before any time is spent."""
+    if config.model_type == "mamba2" and training_args.fp16:
+        raise CharLMError("--fp16 is not supported for mamba2 (its scan overflows in fp16); use --bf16 or fp32")
