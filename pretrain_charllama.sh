@@ -32,6 +32,7 @@ SHUFFLE_BUFFER=${SHUFFLE_BUFFER:-5000000}
 SEED=${SEED:-42}
 REPORT_TO=${REPORT_TO:-tensorboard}
 TORCHRUN_ARGS=${TORCHRUN_ARGS:---standalone}
+TORCH_COMPILE=${TORCH_COMPILE:-0}  # 1: --torch_compile (see BENCHMARKS.md before turning it on)
 
 # GPUs visible to this process and the best half precision they support (none on a CPU machine).
 read -r GPUS PRECISION < <("$PYTHON" - <<'PY'
@@ -42,6 +43,11 @@ PY
 )
 NPROC=${NPROC:-$(( GPUS > 0 ? GPUS : 1 ))}
 PRECISION=${PRECISION_FLAG-$PRECISION}
+# On a GPU, tokenise in loader workers (each reads its own shards) so the GPU never waits for data.
+DATALOADER_WORKERS=${DATALOADER_WORKERS:-$(( GPUS > 0 ? 2 : 0 ))}
+FAST_FLAGS=(--dataloader_num_workers "$DATALOADER_WORKERS")
+(( GPUS > 0 )) && FAST_FLAGS+=(--optim adamw_torch_fused)
+[[ $TORCH_COMPILE == 1 ]] && FAST_FLAGS+=(--torch_compile)
 
 echo "pretrain_charllama.sh: $NPROC process(es), precision: ${PRECISION:-fp32}, output: $OUTPUT_DIR" >&2
 exec "$PYTHON" -m torch.distributed.run $TORCHRUN_ARGS --nproc_per_node "$NPROC" run_clm.py \
@@ -70,4 +76,5 @@ exec "$PYTHON" -m torch.distributed.run $TORCHRUN_ARGS --nproc_per_node "$NPROC"
     --seed "$SEED" \
     --output_dir "$OUTPUT_DIR" \
     $PRECISION \
+    "${FAST_FLAGS[@]}" \
     "$@"

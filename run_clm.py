@@ -13,6 +13,7 @@ One CPU, a few steps (the tiny config and the bundled Russian/English tokenizer)
 One GPU or several on one node: see pretrain_charllama.sh (torchrun --nproc_per_node N run_clm.py ...).
 """
 
+import errno
 import logging
 import math
 import os
@@ -22,13 +23,13 @@ from dataclasses import dataclass, field
 import datasets
 import transformers
 from transformers import HfArgumentParser, Trainer, TrainingArguments, set_seed
-from transformers.trainer_utils import get_last_checkpoint
 
 from charactertokenizer import TokenizerConfigError
 from charlm import CharLMError
+from charlm.checkpoints import PreemptionCallback, last_complete_checkpoint
 from charlm.cli import translate_legacy_flags
 from charlm.data import BlockMaker, collate_blocks, load_raw_datasets, read_dataset_config, shuffle_buffer_bytes
-from charlm.metrics import TokenMetrics, preprocess_logits_for_metrics, token_char_lengths
+from charlm.metrics import ThroughputCallback, TokenMetrics, flops_per_token, preprocess_logits_for_metrics, token_char_lengths
 from charlm.modeling import check_precision, load_config, load_model, load_tokenizer
 
 logger = logging.getLogger("run_clm")
@@ -94,6 +95,9 @@ class DataTrainingArguments:
     overwrite_output_dir: bool = field(
         default=False, metadata={"help": "Start from scratch even if --output_dir holds checkpoints (the old flag's meaning)."}
     )
+    strict_records: bool = field(
+        default=False, metadata={"help": "Stop on a record that is not block_size tokens long, instead of warning."}
+    )
 
     def __post_init__(self):
         if not (self.dataset_name or self.dataset_config_name or self.train_file):
@@ -144,11 +148,11 @@ def find_checkpoint(training_args, data_args):
     output_dir = training_args.output_dir
     if not (training_args.do_train and os.path.isdir(output_dir)) or data_args.overwrite_output_dir:
         return None
-    last = get_last_checkpoint(output_dir)
+    last = last_complete_checkpoint(output_dir)
     if last is not None:
         logger.info(f"Checkpoint detected, resuming training at {last}. Pass --overwrite_output_dir to start over.")
         return last
-    if any(name not in {"runs", "logs"} for name in os.listdir(output_dir)):
+    if any(name not in {"runs", "logs"} and not name.startswith("incomplete-") for name in os.listdir(output_dir)):
         raise CharLMError(
             f"--output_dir {output_dir} is not empty and holds no checkpoint; choose another folder, "
             "or pass --overwrite_output_dir to train into it from scratch"
@@ -197,7 +201,8 @@ def main(argv=None):
     model = load_model(model_args, config, tokenizer)
 
     # Tokenise and cut into blocks: lazily while streaming, cached in Arrow files otherwise.
-    block_maker = BlockMaker(tokenizer, raw.text_column, block_size)
+    check_lengths = raw.dataset_config is not None and raw.dataset_config.block_size == block_size
+    block_maker = BlockMaker(tokenizer, raw.text_column, block_size, check_lengths, data_args.strict_records)
     train_dataset = eval_dataset = None
     if training_args.do_train:
         train_dataset = raw.train
@@ -211,10 +216,16 @@ def main(argv=None):
         train_dataset = to_blocks(train_dataset, block_maker, data_args, training_args, "train")
         if data_args.max_train_samples is not None:
             train_dataset = truncate(train_dataset, data_args.max_train_samples)
+        if not data_args.streaming and len(train_dataset) < training_args.train_batch_size:
+            raise CharLMError(
+                f"the training data makes {len(train_dataset)} blocks of {block_size} tokens, fewer than one batch "
+                f"({training_args.train_batch_size}); add data or lower --per_device_train_batch_size"
+            )
     if training_args.do_eval:
         if raw.validation is None:
             raise CharLMError("--do_eval needs validation data: a validation split, or --validation_split_percentage > 0")
-        eval_dataset = to_blocks(raw.validation, block_maker, data_args, training_args, "validation")
+        eval_maker = BlockMaker(tokenizer, raw.text_column, block_size, check_lengths, data_args.strict_records)
+        eval_dataset = to_blocks(raw.validation, eval_maker, data_args, training_args, "validation")
         if data_args.max_eval_samples is not None:
             eval_dataset = truncate(eval_dataset, data_args.max_eval_samples)
 
@@ -230,12 +241,29 @@ def main(argv=None):
         eval_dataset=eval_dataset,
         processing_class=tokenizer,
         data_collator=collate_blocks,
-        compute_metrics=TokenMetrics(token_char_lengths(tokenizer, len(tokenizer))) if training_args.do_eval else None,
+        compute_metrics=TokenMetrics(token_char_lengths(tokenizer, len(tokenizer)), tokenizer.unk_token_id)
+        if training_args.do_eval
+        else None,
         preprocess_logits_for_metrics=preprocess_logits_for_metrics if training_args.do_eval else None,
     )
+    tokens_per_step = block_size * training_args.train_batch_size * training_args.gradient_accumulation_steps
+    throughput = ThroughputCallback(tokens_per_step * training_args.world_size, flops_per_token(model, block_size))
+    trainer.callback_handler.callbacks.insert(0, throughput)  # first, so the loggers see what it adds
 
     if training_args.do_train:
-        train_result = trainer.train(resume_from_checkpoint=last_checkpoint)
+        preemption = PreemptionCallback()
+        trainer.add_callback(preemption)
+        try:
+            train_result = trainer.train(resume_from_checkpoint=last_checkpoint)
+        finally:
+            preemption.restore()
+        if preemption.received:
+            logger.warning(
+                f"Stopped by SIGTERM after saving checkpoint-{trainer.state.global_step} in {training_args.output_dir}; "
+                "run the same command again to resume"
+            )
+            raise SystemExit(143)
+        block_maker.report("train")
         trainer.save_model()  # saves the tokenizer too
         metrics = train_result.metrics
         if not data_args.streaming:
@@ -250,6 +278,8 @@ def main(argv=None):
         if not data_args.streaming:
             metrics["eval_samples"] = len(eval_dataset)
         metrics["perplexity"] = math.exp(metrics["eval_loss"]) if metrics["eval_loss"] < 700 else float("inf")
+        if metrics.get("eval_unk_share", 0) > 0.01:
+            logger.warning(f"{metrics['eval_unk_share']:.2%} of the eval tokens are <unk>: is the tokenizer's alphabet right?")
         trainer.log_metrics("eval", metrics)
         trainer.save_metrics("eval", metrics)
     return trainer
@@ -281,6 +311,12 @@ def cli():
         main()
     except (CharLMError, TokenizerConfigError) as exc:
         print(f"run_clm.py: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            raise
+        print(f"run_clm.py: error: disk full while writing ({exc.filename or exc}); free space and rerun the same "
+              "command: it resumes from the last complete checkpoint", file=sys.stderr)  # fmt: skip
         sys.exit(2)
 
 

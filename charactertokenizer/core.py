@@ -141,6 +141,8 @@ class CharacterTokenizer(_FixedVocabTokenizer):
     """One token per character; characters outside the alphabet are `<unk>` (id 3)."""
 
     config_name = "CharacterTokenizer"
+    # Set to False to send every call through the generic transformers path (benchmarks, debugging).
+    vectorized = True
 
     def __init__(self, characters: Sequence[str], model_max_length: int, **kwargs):
         self.characters = list(characters)
@@ -178,48 +180,48 @@ class CharacterTokenizer(_FixedVocabTokenizer):
                 table[ord(ch)] = token_id
         self._id_table = table
 
-    def _ids_of_plain(self, text: str) -> np.ndarray:
-        """Ids of every character of `text` as int32 (lone surrogates are plain characters too)."""
-        code_points = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")
-        return self._id_table[np.minimum(code_points, len(self._id_table) - 1)]
-
     def encode_flat(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """All texts' ids in one int32 array, and offsets (len(texts) + 1) where each text's ids start and end.
 
-        The fast path's core, also called directly by the data pipeline. Special tokens written in the text are found
-        with one regex pass over the joined batch; their first character takes the special id and the rest (and the
-        whitespace a `<mask>` absorbs) is dropped, so no text is encoded twice.
+        The fast path's core, also called directly by the data pipeline. The joined batch is encoded as UTF-32
+        and looked up in one table (lone surrogates are plain characters too). Special tokens written in the text
+        are found by one regex pass; each one's first character takes the special id and the rest of it (and the
+        whitespace a `<mask>` absorbs) is deleted, all with array operations.
         """
         joined = "".join(texts)
-        ids = self._ids_of_plain(joined)
-        lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
-        ends = np.cumsum(lengths)
+        code_points = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype="<u4")
+        ids = self._id_table.take(code_points, mode="clip")  # beyond the table: its last slot, <unk>
+        ends = np.cumsum(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)))
         offsets = np.zeros(len(texts) + 1, dtype=np.int64)
         offsets[1:] = ends
         # `<` is a C-level test that rules out special tokens in most batches of pretraining records.
         matches = list(SPECIAL_TOKEN_RE.finditer(joined)) if "<" in joined else []
         if not matches:
             return ids, offsets
-        begins = np.array([m.start() for m in matches], dtype=np.int64)
-        text_of = np.searchsorted(ends, begins, side="right")
-        keep = np.ones(len(ids), dtype=bool)
-        previous_end = 0
-        for match, text_index in zip(matches, text_of.tolist()):
-            begin, end = match.span()
-            if end > ends[text_index]:  # straddles two texts: a special token of neither
-                continue
-            ids[begin] = SPECIAL_VOCAB[match.group()]
-            keep[begin + 1 : end] = False
-            if match.group() == MASK_TOKEN:  # lstrip: drop the whitespace of the text segment before it
-                stop = max(int(offsets[text_index]), previous_end)
-                j = begin - 1
-                while j >= stop and joined[j].isspace():
-                    keep[j] = False
-                    j -= 1
-            previous_end = end
-        kept_before = np.concatenate([[0], np.cumsum(keep)])
-        offsets[1:] = kept_before[ends]
-        return ids[keep], offsets
+        spans = np.array([m.span() for m in matches], dtype=np.int64)
+        text_of = np.searchsorted(ends, spans[:, 0], side="right")
+        inside = spans[:, 1] <= ends[text_of]  # a match across two texts is a special token of neither
+        if not inside.all():
+            matches = [m for m, ok in zip(matches, inside.tolist()) if ok]
+            spans, text_of = spans[inside], text_of[inside]
+        begins, stops = spans[:, 0], spans[:, 1]
+        ids[begins] = [SPECIAL_VOCAB[m.group()] for m in matches]
+        rest = stops - begins - 1  # characters of each special token after its first
+        first = np.repeat(begins + 1 - (np.cumsum(rest) - rest), rest)
+        drop = first + np.arange(int(rest.sum()))
+        if MASK_TOKEN in joined:  # <mask> is declared with lstrip: drop the whitespace of the segment before it
+            stripped = []
+            for i, match in enumerate(matches):
+                if match.group() == MASK_TOKEN:
+                    segment_start = stops[i - 1] if i and text_of[i - 1] == text_of[i] else offsets[text_of[i]]
+                    j = match.start() - 1
+                    while j >= segment_start and joined[j].isspace():
+                        stripped.append(j)
+                        j -= 1
+            if stripped:
+                drop = np.unique(np.concatenate([drop, np.array(stripped, dtype=np.int64)]))
+        offsets[1:] = ends - np.searchsorted(drop, ends)  # minus what was deleted before each text's end
+        return np.delete(ids, drop), offsets
 
     def _encode_plus(self, text, text_pair=None, **kwargs) -> BatchEncoding:
         if not self._fast_path_applies(text, text_pair, kwargs):
@@ -256,7 +258,7 @@ class CharacterTokenizer(_FixedVocabTokenizer):
 
     def _fast_path_applies(self, text, text_pair, kwargs) -> bool:
         """True for the pipeline's call: plain strings, no pair, padding, truncation or extra outputs."""
-        if text_pair is not None or self.split_special_tokens or kwargs.get("split_special_tokens"):
+        if not self.vectorized or text_pair is not None or self.split_special_tokens or kwargs.get("split_special_tokens"):
             return False
         if isinstance(text, str):
             pass

@@ -246,16 +246,18 @@ def shuffle_buffer_bytes(block_size: int, buffer_size: int, train_files: list[st
 class BlockMaker:
     """Tokenise a batch of records and cut the ids into blocks of `block_size` (a `datasets.map` function).
 
-    Counts records whose token length is not `block_size`: with prepared data every record is one block, and a
-    mismatch means the data or the `--block_size` flag is not what the user thinks.
+    Also counts, in the process that runs it, the records whose token length is not `block_size` (with prepared
+    data every record is one block, so a mismatch means broken data) and the `<unk>` tokens. With `strict`, a
+    mismatched record stops training with an error; otherwise the first batch with mismatches logs a warning.
     """
 
-    def __init__(self, tokenizer, text_column: str, block_size: int):
+    def __init__(self, tokenizer, text_column: str, block_size: int, check_lengths: bool = False, strict: bool = False):
         self.tokenizer = tokenizer
         self.text_column = text_column
         self.block_size = block_size
-        self.mismatched = 0
-        self.records = 0
+        self.check_lengths = check_lengths
+        self.strict = strict
+        self.records = self.mismatched = self.tokens = self.unknown = 0
 
     def encode(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         if hasattr(self.tokenizer, "encode_flat"):  # our CharacterTokenizer: vectorised, no Python ints
@@ -267,12 +269,41 @@ class BlockMaker:
 
     def __call__(self, batch: dict[str, list]) -> dict[str, np.ndarray]:
         texts = batch[self.text_column]
+        if not all(isinstance(t, str) for t in texts):
+            bad = next(t for t in texts if not isinstance(t, str))
+            raise CharLMError(f"a record's '{self.text_column}' is {type(bad).__name__}, not a string; fix the shard")
         ids, offsets = self.encode(texts)
-        lengths = np.diff(offsets)
         self.records += len(texts)
-        self.mismatched += int(np.count_nonzero(lengths != self.block_size))
+        self.tokens += len(ids)
+        if self.tokenizer.unk_token_id is not None:
+            self.unknown += int(np.count_nonzero(ids == self.tokenizer.unk_token_id))
+        if self.check_lengths:
+            lengths = np.diff(offsets)
+            wrong = int(np.count_nonzero(lengths != self.block_size))
+            if wrong:
+                example = int(lengths[lengths != self.block_size][0])
+                message = (f"{wrong} of {len(texts)} records in a batch are not block_size={self.block_size} tokens "
+                           f"long (one is {example}); they are concatenated and re-cut, so blocks straddle records")  # fmt: skip
+                if self.strict:
+                    raise CharLMError(message + " (--strict_records); fix the shards or drop the flag")
+                if not self.mismatched:
+                    logger.warning(message + "; pass --strict_records to stop instead")
+            self.mismatched += wrong
         usable = len(ids) // self.block_size * self.block_size
         return {"input_ids": ids[:usable].reshape(-1, self.block_size)}
+
+    def report(self, split: str) -> None:
+        """Log the counts seen in this process (with loader workers, each worker keeps its own)."""
+        if not self.records:
+            return
+        share = self.unknown / max(self.tokens, 1)
+        log = logger.warning if share > UNK_WARN_SHARE else logger.info
+        log(f"{split}: {self.records:,} records, <unk> share {share:.2%}"
+            + (" (above 1%: is the tokenizer's alphabet right for this text?)" if share > UNK_WARN_SHARE else "")
+            + (f", {self.mismatched:,} records not block_size tokens long" if self.mismatched else ""))  # fmt: skip
+
+
+UNK_WARN_SHARE = 0.01
 
 
 def collate_blocks(features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:

@@ -8,14 +8,19 @@ the per-token loss, and `TokenMetrics` (used with `batch_eval_metrics=True`) add
 - eval_bpc: bits per character, the summed loss (in bits) of the tokens that stand for text, divided by the
   number of characters they stand for. For the character tokenizer that is the mean loss in bits over character
   tokens (special tokens such as `</s>` are left out).
+
+ThroughputCallback adds training tokens per second (and model FLOPs utilisation on a known GPU) to the logs.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import time
 
 import torch
 import torch.nn.functional as F
+from transformers import TrainerCallback
 
 
 def preprocess_logits_for_metrics(logits, labels):
@@ -41,12 +46,13 @@ def token_char_lengths(tokenizer, vocab_size: int) -> torch.Tensor:
 class TokenMetrics:
     """compute_metrics for Trainer with batch_eval_metrics=True: running sums, reset after each evaluation."""
 
-    def __init__(self, char_lengths: torch.Tensor):
+    def __init__(self, char_lengths: torch.Tensor, unk_token_id: int | None = None):
         self.char_lengths = char_lengths
+        self.unk_token_id = unk_token_id
         self.reset()
 
     def reset(self):
-        self.correct = self.total = 0
+        self.correct = self.total = self.unknown = 0
         self.nll_bits = 0.0
         self.chars = 0.0
 
@@ -57,6 +63,8 @@ class TokenMetrics:
         valid = targets != -100
         self.correct += int((predictions == targets)[valid].sum())
         self.total += int(valid.sum())
+        if self.unk_token_id is not None:
+            self.unknown += int((targets == self.unk_token_id).sum())
         lengths = self.char_lengths.to(targets.device)[targets.clamp(min=0, max=len(self.char_lengths) - 1)]
         text = valid & (lengths > 0)
         self.nll_bits += float(nll[text].double().sum()) / math.log(2)
@@ -64,5 +72,49 @@ class TokenMetrics:
         if not compute_result:
             return {}
         result = {"accuracy": self.correct / max(self.total, 1), "bpc": self.nll_bits / max(self.chars, 1.0)}
+        if self.unk_token_id is not None:
+            result["unk_share"] = self.unknown / max(self.total, 1)
         self.reset()
         return result
+
+
+# Peak dense bf16 TFLOP/s by GPU name, for model FLOPs utilisation; override with PEAK_TFLOPS.
+PEAK_BF16_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "L4": 121.0, "A10": 125.0, "4090": 165.0}
+
+
+def peak_tflops() -> float | None:
+    if os.environ.get("PEAK_TFLOPS"):
+        return float(os.environ["PEAK_TFLOPS"])
+    if not torch.cuda.is_available():
+        return None
+    name = torch.cuda.get_device_name()
+    return next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), None)
+
+
+def flops_per_token(model, block_size: int) -> float:
+    """Training FLOPs per token: 6 per parameter, plus attention's 12 * layers * width * context (PaLM's count)."""
+    n_params = sum(p.numel() for p in model.parameters())
+    config = model.config
+    attention = 0
+    if getattr(config, "num_attention_heads", None):  # Mamba has no attention
+        attention = 12 * config.num_hidden_layers * config.hidden_size * block_size
+    return 6 * n_params + attention
+
+
+class ThroughputCallback(TrainerCallback):
+    """Adds train_tokens_per_second (and mfu on a known GPU) to each log, for the console and TensorBoard."""
+
+    def __init__(self, tokens_per_step: int, flops_per_token: float):
+        self.tokens_per_step = tokens_per_step
+        self.flops_per_token = flops_per_token
+        self.peak = peak_tflops()
+        self.last = None
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        now = (time.perf_counter(), state.global_step)
+        if logs is not None and "loss" in logs and self.last and now[1] > self.last[1]:
+            tokens_per_second = (now[1] - self.last[1]) * self.tokens_per_step / (now[0] - self.last[0])
+            logs["train_tokens_per_second"] = round(tokens_per_second, 1)
+            if self.peak:
+                logs["mfu"] = round(tokens_per_second * self.flops_per_token / (self.peak * 1e12 * args.world_size), 4)
+        self.last = now

@@ -65,14 +65,14 @@ def test_held_out_shard_count():
 
 
 def test_block_maker_records_are_blocks(char_tokenizer):
-    maker = BlockMaker(char_tokenizer, "text", block_size=4)
+    maker = BlockMaker(char_tokenizer, "text", block_size=4, check_lengths=True)
     out = maker({"text": ["абвг", "<s>аб</s>", "abcd"]})["input_ids"]
     assert out.shape == (3, 4) and out[1].tolist()[0] == 1 and out[1].tolist()[-1] == 2
     assert maker.mismatched == 0
 
 
 def test_block_maker_regroups_other_lengths(char_tokenizer):
-    maker = BlockMaker(char_tokenizer, "text", block_size=3)
+    maker = BlockMaker(char_tokenizer, "text", block_size=3, check_lengths=True)
     out = maker({"text": ["абвг", "де", "жзи"]})["input_ids"]  # 9 ids -> 3 blocks, concatenated across records
     assert out.shape == (3, 3)
     assert char_tokenizer.decode(out.ravel().tolist()) == "абвгдежзи"
@@ -85,3 +85,17 @@ def test_collate_blocks():
     batch = collate_blocks([{"input_ids": np.array([7, 8], dtype=np.int32)}, {"input_ids": [9, 10]}])
     assert batch["input_ids"].tolist() == [[7, 8], [9, 10]] and batch["labels"].tolist() == [[7, 8], [9, 10]]
     assert str(batch["input_ids"].dtype) == "torch.int64"
+
+
+def test_block_maker_strict_and_counts(char_tokenizer, caplog):
+    maker = BlockMaker(char_tokenizer, "text", block_size=3, check_lengths=True)
+    maker({"text": ["абв", "日本語", "abcd"]})
+    assert (maker.records, maker.mismatched, maker.unknown) == (3, 1, 3)
+    assert "1 of 3 records in a batch are not block_size=3 tokens long (one is 4)" in caplog.text
+    maker.report("train")
+    assert "<unk> share 30.00% (above 1%" in caplog.text
+    strict = BlockMaker(char_tokenizer, "text", block_size=3, check_lengths=True, strict=True)
+    with pytest.raises(CharLMError, match="--strict_records"):
+        strict({"text": ["абв", "abcd"]})
+    with pytest.raises(CharLMError, match="'text' is int, not a string"):
+        strict({"text": ["абв", 5]})

@@ -1,0 +1,71 @@
+"""Checkpoints that survive kills, preemption and full disks.
+
+- Trainer writes a checkpoint's `trainer_state.json` last (after weights, optimizer, scheduler and RNG states), so a
+  checkpoint is complete when that file is there and parses. A kill while saving leaves an incomplete folder: it is
+  renamed `incomplete-checkpoint-N` (kept for a look, out of `--save_total_limit`'s rotation, which could otherwise
+  keep it and delete the last complete one) and the previous complete checkpoint is resumed from.
+- SIGTERM (a cluster's preemption notice) makes the Trainer save a checkpoint at the end of the current step and
+  stop; run_clm.py then exits with status 143 and a line saying how to resume.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import signal
+from pathlib import Path
+
+from transformers import TrainerCallback
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
+
+
+def is_complete(checkpoint: str | os.PathLike) -> bool:
+    try:
+        json.loads((Path(checkpoint) / "trainer_state.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def last_complete_checkpoint(output_dir: str | os.PathLike) -> str | None:
+    """The newest complete checkpoint in `output_dir`; incomplete newer ones are renamed out of the way."""
+    found = []
+    for entry in Path(output_dir).iterdir():
+        match = CHECKPOINT_RE.match(entry.name)
+        if match and entry.is_dir():
+            found.append((int(match.group(1)), entry))
+    for _, path in sorted(found, reverse=True):
+        if is_complete(path):
+            return str(path)
+        target, n = path.with_name(f"incomplete-{path.name}"), 1
+        while target.exists():
+            target, n = path.with_name(f"incomplete-{path.name}.{n}"), n + 1
+        logger.warning(f"{path} is incomplete (killed while saving?): renamed to {target.name}, not resumed from")
+        os.replace(path, target)
+    return None
+
+
+class PreemptionCallback(TrainerCallback):
+    """On SIGTERM: save a checkpoint after the current step, then stop training."""
+
+    def __init__(self):
+        self.received = False
+        self.previous = signal.signal(signal.SIGTERM, self._on_signal)
+
+    def _on_signal(self, signum, frame):
+        logger.warning("SIGTERM received: saving a checkpoint after this step, then stopping")
+        self.received = True
+
+    def restore(self):
+        signal.signal(signal.SIGTERM, self.previous)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.received:
+            control.should_save = True
+            control.should_training_stop = True
+        return control
