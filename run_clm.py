@@ -233,6 +233,8 @@ def main(argv=None):
         # Each rank reads its own shards (accelerate shards a datasets.IterableDataset itself when this is off),
         # instead of rank 0 reading every batch and sending it to the others.
         training_args.accelerator_config.dispatch_batches = False
+        if training_args.do_train:
+            warn_about_shard_split(raw.train.n_shards, training_args.world_size)
     training_args.batch_eval_metrics = True  # running sums: eval predictions are never all kept in memory
     trainer = Trainer(
         model=model,
@@ -283,6 +285,23 @@ def main(argv=None):
         trainer.log_metrics("eval", metrics)
         trainer.save_metrics("eval", metrics)
     return trainer
+
+
+def warn_about_shard_split(n_shards: int, world_size: int) -> None:
+    """Whole shards go to each rank when there are enough; say when they are not, and what it costs."""
+    if world_size <= 1:
+        return
+    if n_shards < world_size:
+        logger.warning(
+            f"{n_shards} training shards for {world_size} processes: every process reads the whole stream and keeps "
+            f"its share of the batches; write at least {world_size} shards so that each reads only its own"
+        )
+    elif n_shards % world_size:
+        logger.warning(
+            f"{n_shards} training shards do not divide among {world_size} processes: some read "
+            f"{n_shards // world_size + 1} shards, others {n_shards // world_size}, so ranks start new passes at "
+            f"different times; a multiple of {world_size} shards keeps them even"
+        )
 
 
 def to_blocks(dataset, block_maker, data_args, training_args, split):

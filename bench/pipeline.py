@@ -118,14 +118,13 @@ def compare(records: int, block_size: int, buffer: int):
     print("\n".join(line for line in out.getvalue().splitlines() if line.strip()[:1].isdigit() or "tottime" in line))
 
 
-def one(block_size: int, buffer: int, chars: int):
-    """One configuration in a fresh process: tokens/s and peak RSS (the buffer holds up to `buffer` records)."""
+def one(config: str, block_size: int, buffer: int):
+    """One configuration in a fresh process: tokens/s and peak RSS growth (the buffer holds `buffer` records)."""
     tokenizer = CharacterTokenizer.from_pretrained(ROOT / "configs" / "tokenizer-ru-en")
-    with tempfile.TemporaryDirectory() as tmp:
-        config = write_dataset(Path(tmp), block_size, chars // block_size)
-        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        tokens, _, seconds = consume(ours(config, tokenizer, block_size, buffer))
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - rss_before
+    loader = ours(Path(config), tokenizer, block_size, buffer)
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    tokens, _, seconds = consume(loader)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - rss_before
     print(json.dumps({"block_size": block_size, "buffer": buffer, "tokens_per_s": tokens / seconds, "rss_growth": rss}))
 
 
@@ -133,12 +132,17 @@ def scaling(chars: int):
     """Block size at a fixed buffer, then buffer size with enough data to fill the largest buffer."""
     configs = [(256, 1000, chars), (1024, 1000, chars), (4096, 1000, chars),
                (1024, 1, 50_000 * 1024), (1024, 10_000, 50_000 * 1024), (1024, 50_000, 50_000 * 1024)]  # fmt: skip
-    rows = []
-    for block_size, buffer, n_chars in configs:
-        out = subprocess.run([sys.executable, __file__, "--one", str(block_size), str(buffer), str(n_chars)],
-                             capture_output=True, text=True, check=True).stdout  # fmt: skip
-        rows.append(json.loads(out.strip().splitlines()[-1]))
-    print("fresh process per row; RSS growth: peak RSS over the process's RSS once the libraries are loaded")
+    rows, datasets = [], {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for block_size, buffer, n_chars in configs:
+            if (block_size, n_chars) not in datasets:  # written here, so the child's peak RSS is the pipeline's
+                folder = Path(tmp) / f"{block_size}-{n_chars}"
+                folder.mkdir()
+                datasets[block_size, n_chars] = write_dataset(folder, block_size, n_chars // block_size, shards=16)
+            out = subprocess.run([sys.executable, __file__, "--one", str(datasets[block_size, n_chars]),
+                                  str(block_size), str(buffer)], capture_output=True, text=True, check=True).stdout  # fmt: skip
+            rows.append(json.loads(out.strip().splitlines()[-1]))
+    print("fresh process per row; RSS growth: peak RSS while iterating over the RSS before (libraries loaded)")
     print(f"{'block':>6} {'buffer':>8} {'M tokens/s':>11} {'RSS growth MiB':>15} {'text in buffer MiB':>19}")
     for r in rows:
         held = r["buffer"] * r["block_size"] * 2 / 2**20  # the buffer's text as 2-byte str characters
@@ -151,11 +155,11 @@ if __name__ == "__main__":
     parser.add_argument("--block_size", type=int, default=1024)
     parser.add_argument("--buffer", type=int, default=10_000)
     parser.add_argument("--scaling", action="store_true")
-    parser.add_argument("--one", nargs=3, type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--one", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.one:
-        one(*args.one)
+        one(args.one[0], int(args.one[1]), int(args.one[2]))
     elif args.scaling:
         scaling(chars=args.records * 1024)
     else:
