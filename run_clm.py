@@ -28,7 +28,14 @@ from charactertokenizer import TokenizerConfigError
 from charlm import CharLMError
 from charlm.checkpoints import PreemptionCallback, last_complete_checkpoint
 from charlm.cli import translate_legacy_flags
-from charlm.data import BlockMaker, collate_blocks, load_raw_datasets, read_dataset_config, shuffle_buffer_bytes
+from charlm.data import (
+    BlockMaker,
+    check_shuffle_buffer,
+    collate_blocks,
+    load_raw_datasets,
+    read_dataset_config,
+    shuffle_buffer_bytes,
+)
 from charlm.metrics import ThroughputCallback, TokenMetrics, flops_per_token, preprocess_logits_for_metrics, token_char_lengths
 from charlm.modeling import check_precision, load_config, load_model, load_tokenizer
 
@@ -212,6 +219,7 @@ def main(argv=None):
                 f"Shuffle buffer: {data_args.shuffle_buffer_size:,} records of {block_size} characters, "
                 f"up to {buffer_bytes / 2**30:.2f} GiB per process; shards are shuffled too (seed {training_args.seed})"
             )
+            check_shuffle_buffer(buffer_bytes, data_args.shuffle_buffer_size, int(os.environ.get("LOCAL_WORLD_SIZE", 1)))
             train_dataset = train_dataset.shuffle(seed=training_args.seed, buffer_size=data_args.shuffle_buffer_size)
         train_dataset = to_blocks(train_dataset, block_maker, data_args, training_args, "train")
         if data_args.max_train_samples is not None:

@@ -243,6 +243,30 @@ def shuffle_buffer_bytes(block_size: int, buffer_size: int, train_files: list[st
     return estimate
 
 
+def available_memory_bytes() -> int | None:
+    """MemAvailable from /proc/meminfo (Linux), else None: what the buffers of all ranks on this node may take."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def check_shuffle_buffer(buffer_bytes: int, buffer_size: int, processes_per_node: int) -> None:
+    """Refuse, before training starts, a shuffle buffer that would not fit in RAM (every rank holds its own)."""
+    available = available_memory_bytes()
+    if available is None or buffer_bytes * processes_per_node <= available * 0.8:
+        return
+    fits = int(buffer_size * available * 0.8 / (buffer_bytes * processes_per_node))
+    raise CharLMError(
+        f"--shuffle_buffer_size {buffer_size:,} needs about {buffer_bytes / 2**30:.1f} GiB per process x "
+        f"{processes_per_node} processes, more than 80% of the {available / 2**30:.1f} GiB available; "
+        f"use --shuffle_buffer_size {fits:,} or less"
+    )
+
+
 class BlockMaker:
     """Tokenise a batch of records and cut the ids into blocks of `block_size` (a `datasets.map` function).
 

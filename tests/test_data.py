@@ -99,3 +99,14 @@ def test_block_maker_strict_and_counts(char_tokenizer, caplog):
         strict({"text": ["абв", "abcd"]})
     with pytest.raises(CharLMError, match="'text' is int, not a string"):
         strict({"text": ["абв", 5]})
+
+
+def test_shuffle_buffer_memory_check(monkeypatch):
+    from charlm import data
+
+    estimate = data.shuffle_buffer_bytes(1024, 5_000_000, [])
+    assert 5_000_000 * 2048 < estimate < 5_000_000 * 3000  # 2 bytes a character plus the record's overhead
+    monkeypatch.setattr(data, "available_memory_bytes", lambda: 8 * 2**30)
+    with pytest.raises(CharLMError, match=r"--shuffle_buffer_size 5,000,000 needs about .* x 2 processes.*use --shuffle_buffer_size 1,"):
+        data.check_shuffle_buffer(estimate, 5_000_000, processes_per_node=2)
+    data.check_shuffle_buffer(estimate // 100, 50_000, processes_per_node=2)  # fits: no error
