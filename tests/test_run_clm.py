@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import pytest
-import torch
 from transformers import AutoModelForCausalLM
 
 import run_clm
