@@ -26,7 +26,7 @@ from transformers import HfArgumentParser, Trainer, TrainingArguments, set_seed
 
 from charactertokenizer import TokenizerConfigError
 from charlm import CharLMError
-from charlm.checkpoints import PreemptionCallback, last_complete_checkpoint
+from charlm.checkpoints import DataStateCallback, PreemptionCallback, check_resume, last_complete_checkpoint
 from charlm.cli import translate_legacy_flags
 from charlm.data import (
     BlockMaker,
@@ -194,6 +194,8 @@ def main(argv=None):
     if data_args.streaming and training_args.do_train and training_args.max_steps <= 0:
         raise CharLMError("--streaming needs --max_steps: a stream has no length to derive the number of steps from")
     last_checkpoint = find_checkpoint(training_args, data_args)
+    if last_checkpoint:
+        check_resume(last_checkpoint, training_args.world_size, data_args.streaming, training_args.ignore_data_skip)
     set_seed(training_args.seed)
 
     # Tokenizer and data.
@@ -263,6 +265,7 @@ def main(argv=None):
     if training_args.do_train:
         preemption = PreemptionCallback()
         trainer.add_callback(preemption)
+        trainer.add_callback(DataStateCallback(training_args.world_size, data_args.streaming))
         try:
             train_result = trainer.train(resume_from_checkpoint=last_checkpoint)
         finally:

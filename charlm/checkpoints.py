@@ -69,3 +69,34 @@ class PreemptionCallback(TrainerCallback):
             control.should_save = True
             control.should_training_stop = True
         return control
+
+
+DATA_STATE = "data_state.json"
+
+
+class DataStateCallback(TrainerCallback):
+    """Record in each checkpoint how the stream was split (processes, seed), to refuse a resume that changes it."""
+
+    def __init__(self, world_size: int, streaming: bool):
+        self.state = {"world_size": world_size, "streaming": streaming}
+
+    def on_save(self, args, state, control, **kwargs):
+        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if state.is_world_process_zero and folder.is_dir():
+            (folder / DATA_STATE).write_text(json.dumps({**self.state, "seed": args.seed}))
+
+
+def check_resume(checkpoint: str, world_size: int, streaming: bool, ignore_data_skip: bool) -> None:
+    """A streaming run resumes with the process count it was written with: otherwise each rank's shards differ."""
+    try:
+        saved = json.loads((Path(checkpoint) / DATA_STATE).read_text())
+    except (OSError, ValueError):
+        return  # written by another tool or an older run: nothing to compare
+    if streaming and saved.get("world_size") != world_size and not ignore_data_skip:
+        from charlm import CharLMError
+
+        raise CharLMError(
+            f"{checkpoint} was written by {saved.get('world_size')} processes and this run has {world_size}: the "
+            f"stream's shards would be split differently, repeating and skipping records. Resume with "
+            f"--nproc_per_node {saved.get('world_size')}, or pass --ignore_data_skip to go on with a fresh data order"
+        )

@@ -177,3 +177,16 @@ def test_safety_defaults(tmp_path, tiny_dataset):
     out = tmp_path / "o"
     run_clm.main(run_clm_args(tiny_dataset / "config.json", out, "--do_train", "--max_steps", "1"))
     assert (out / "model.safetensors").is_file() and not (out / "pytorch_model.bin").exists()
+
+
+def test_streaming_resume_with_another_process_count_is_refused(tmp_path, tiny_dataset):
+    out = tmp_path / "out"
+    run_clm.main(train_args(tiny_dataset, out, "--max_steps", "4"))
+    state_file = out / "checkpoint-4" / "data_state.json"
+    assert json.loads(state_file.read_text()) == {"world_size": 1, "streaming": True, "seed": 1}
+    state_file.write_text(json.dumps({"world_size": 2, "streaming": True, "seed": 1}))  # as if written by 2 ranks
+    args = train_args(tiny_dataset, out, "--max_steps", "8")
+    with pytest.raises(CharLMError, match="written by 2 processes and this run has 1.*--nproc_per_node 2"):
+        run_clm.main(args)
+    trainer = run_clm.main(args + ["--ignore_data_skip"])
+    assert trainer.state.global_step == 8
