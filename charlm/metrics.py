@@ -4,7 +4,7 @@ Upstream's run_clm.py keeps the argmax of every eval token and loads `evaluate.l
 (which fails offline). Here `preprocess_logits_for_metrics` reduces each batch's logits to the predicted ids and
 the per-token loss, and `TokenMetrics` (used with `batch_eval_metrics=True`) adds them to running sums.
 
-- eval_accuracy: share of next-token predictions that are right.
+- eval_accuracy: share of next-token predictions that are right; eval_tokens: how many were scored.
 - eval_bpc: bits per character, the summed loss (in bits) of the tokens that stand for text, divided by the
   number of characters they stand for. For the character tokenizer that is the mean loss in bits over character
   tokens (special tokens such as `</s>` are left out).
@@ -71,7 +71,8 @@ class TokenMetrics:
         self.chars += float(lengths[text].sum())
         if not compute_result:
             return {}
-        result = {"accuracy": self.correct / max(self.total, 1), "bpc": self.nll_bits / max(self.chars, 1.0)}
+        result = {"accuracy": self.correct / max(self.total, 1), "bpc": self.nll_bits / max(self.chars, 1.0),
+                  "tokens": self.total}  # fmt: skip
         if self.unk_token_id is not None:
             result["unk_share"] = self.unknown / max(self.total, 1)
         self.reset()

@@ -33,6 +33,8 @@ def test_train_eval_save_reload_generate(tmp_path, tiny_dataset, streaming):
     assert {"eval_loss", "eval_accuracy", "eval_bpc", "perplexity"} <= set(results)
     assert results["eval_bpc"] == pytest.approx(results["eval_loss"] / 0.6931471805599453, rel=1e-3)
     assert results["eval_accuracy"] > 0.2  # far above chance (1/182) after 30 steps on a repeated text
+    eval_blocks = 24 if streaming else len(trainer.eval_dataset)  # non-streaming holds out only 5%: 9 blocks
+    assert results["eval_tokens"] == eval_blocks * 63  # every block scored once, 63 next-token targets each
     assert json.loads((out / "all_results.json").read_text())["train_loss"] > 0
     # The dataset config's block_size (64) is the block size.
     batch = next(iter(trainer.get_train_dataloader()))
