@@ -26,7 +26,14 @@ from transformers import HfArgumentParser, Trainer, TrainingArguments, set_seed
 
 from charactertokenizer import TokenizerConfigError
 from charlm import CharLMError
-from charlm.checkpoints import DataStateCallback, PreemptionCallback, check_resume, last_complete_checkpoint
+from charlm.checkpoints import (
+    DataStateCallback,
+    PreemptionCallback,
+    StreamPosition,
+    check_resume,
+    last_complete_checkpoint,
+    read_stream_position,
+)
 from charlm.cli import translate_legacy_flags
 from charlm.data import (
     BlockMaker,
@@ -196,6 +203,16 @@ def main(argv=None):
     last_checkpoint = find_checkpoint(training_args, data_args)
     if last_checkpoint:
         check_resume(last_checkpoint, training_args.world_size, data_args.streaming, training_args.ignore_data_skip)
+    stream_position = None
+    if data_args.streaming and training_args.do_train and training_args.dataloader_num_workers == 0:
+        stream_position = StreamPosition(training_args.gradient_accumulation_steps)
+        saved = read_stream_position(last_checkpoint, training_args.process_index) if last_checkpoint else None
+        if saved is not None and not training_args.ignore_data_skip:
+            logger.info(f"Resuming the training stream at its position saved in {last_checkpoint} (nothing re-read)")
+            stream_position.resume_from = saved
+            training_args.ignore_data_skip = True  # the stream itself is positioned: Trainer must not skip batches
+    elif data_args.streaming and last_checkpoint:
+        logger.info("Resuming by re-reading the stream up to the checkpoint (no re-reading needs --dataloader_num_workers 0)")
     set_seed(training_args.seed)
 
     # Tokenizer and data.
@@ -214,16 +231,17 @@ def main(argv=None):
     block_maker = BlockMaker(tokenizer, raw.text_column, block_size, check_lengths, data_args.strict_records)
     train_dataset = eval_dataset = None
     if training_args.do_train:
-        train_dataset = raw.train
+        train_dataset = to_blocks(raw.train, block_maker, data_args, training_args, "train")
         if data_args.streaming:
+            # Shuffle blocks, not raw records: a resume then restores the stream exactly up to the buffer, whose
+            # contents are the only records lost (see charlm.checkpoints.StreamPosition).
             buffer_bytes = shuffle_buffer_bytes(block_size, data_args.shuffle_buffer_size, raw.train_files)
             logger.info(
-                f"Shuffle buffer: {data_args.shuffle_buffer_size:,} records of {block_size} characters, "
-                f"up to {buffer_bytes / 2**30:.2f} GiB per process; shards are shuffled too (seed {training_args.seed})"
+                f"Shuffle buffer: {data_args.shuffle_buffer_size:,} blocks of {block_size} tokens, up to "
+                f"{buffer_bytes / 2**30:.2f} GiB per process; shards are shuffled too (seed {training_args.seed})"
             )
             check_shuffle_buffer(buffer_bytes, data_args.shuffle_buffer_size, int(os.environ.get("LOCAL_WORLD_SIZE", 1)))
             train_dataset = train_dataset.shuffle(seed=training_args.seed, buffer_size=data_args.shuffle_buffer_size)
-        train_dataset = to_blocks(train_dataset, block_maker, data_args, training_args, "train")
         if data_args.max_train_samples is not None:
             train_dataset = truncate(train_dataset, data_args.max_train_samples)
         if not data_args.streaming and len(train_dataset) < training_args.train_batch_size:
@@ -266,6 +284,8 @@ def main(argv=None):
         preemption = PreemptionCallback()
         trainer.add_callback(preemption)
         trainer.add_callback(DataStateCallback(training_args.world_size, data_args.streaming))
+        if stream_position is not None:
+            trainer.add_callback(stream_position)
         try:
             train_result = trainer.train(resume_from_checkpoint=last_checkpoint)
         finally:

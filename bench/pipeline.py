@@ -4,10 +4,10 @@
     python bench/pipeline.py              # ours vs the original tool's pipeline at block size 1024, plus a profile
     python bench/pipeline.py --scaling    # how the cost grows with block size and shuffle-buffer size
 
-"Ours" is what run_clm.py builds (charlm.data: load_raw_datasets, BlockMaker, collate_blocks). "Original" is the
-same stream through the original tool's steps: the generic tokenizer path, then upstream's `group_texts` over
-Python lists, then `default_data_collator`. Both read the same shards in the same process, side by side; ids
-are checked to be identical on the first batches.
+"Ours" is what run_clm.py builds (charlm.data: load_raw_datasets, BlockMaker, then the shuffle buffer over blocks,
+collate_blocks). "Original" is the original tool's: shuffle records, the generic tokenizer path, upstream's
+`group_texts` over Python lists, `default_data_collator`. Both read the same shards in the same process, side by
+side. Without shuffling both must give identical ids, which is checked first.
 """
 
 import argparse
@@ -57,12 +57,14 @@ def raw_stream(config_path: Path, buffer: int):
                                 validation_file=None, validation_split_percentage=0, keep_linebreaks=True)  # fmt: skip
     model_args = SimpleNamespace(cache_dir=None, token=None, trust_remote_code=False)
     raw = load_raw_datasets(data_args, model_args, streaming=True)
-    return raw.train.shuffle(seed=42, buffer_size=buffer)
+    return raw.train if buffer is None else raw.train.shuffle(seed=42, buffer_size=buffer)
 
 
 def ours(config_path, tokenizer, block_size, buffer):
-    blocks = raw_stream(config_path, buffer).map(BlockMaker(tokenizer, "text", block_size), batched=True,
-                                                 remove_columns=["text"])  # fmt: skip
+    # As run_clm.py builds it: tokenise into blocks, then shuffle the blocks (exact resume; see charlm.checkpoints).
+    blocks = raw_stream(config_path, None).map(BlockMaker(tokenizer, "text", block_size), batched=True,
+                                               remove_columns=["text"])  # fmt: skip
+    blocks = blocks if buffer is None else blocks.shuffle(seed=42, buffer_size=buffer)
     return DataLoader(blocks, batch_size=BATCH, collate_fn=collate_blocks)
 
 
@@ -96,7 +98,7 @@ def compare(records: int, block_size: int, buffer: int):
     generic.vectorized = False
     with tempfile.TemporaryDirectory() as tmp:
         config = write_dataset(Path(tmp), block_size, records)
-        a, b = iter(ours(config, tokenizer, block_size, buffer)), iter(original(config, generic, block_size, buffer))
+        a, b = iter(ours(config, tokenizer, block_size, None)), iter(original(config, generic, block_size, None))
         for _ in range(3):
             assert torch.equal(next(a)["input_ids"], next(b)["input_ids"]), "pipelines differ"
         results = {}

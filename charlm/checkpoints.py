@@ -6,15 +6,19 @@
   keep it and delete the last complete one) and the previous complete checkpoint is resumed from.
 - SIGTERM (a cluster's preemption notice) makes the Trainer save a checkpoint at the end of the current step and
   stop; run_clm.py then exits with status 143 and a line saying how to resume.
+- A streaming run's position in the stream is saved with each checkpoint (StreamPosition), so a resume continues
+  with the next record instead of re-reading and re-tokenising everything before it.
 """
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import os
 import re
 import signal
+import types
 from pathlib import Path
 
 from transformers import TrainerCallback
@@ -100,3 +104,64 @@ def check_resume(checkpoint: str, world_size: int, streaming: bool, ignore_data_
             f"stream's shards would be split differently, repeating and skipping records. Resume with "
             f"--nproc_per_node {saved.get('world_size')}, or pass --ignore_data_skip to go on with a fresh data order"
         )
+
+
+def stream_position_file(checkpoint: str | os.PathLike, rank: int) -> Path:
+    return Path(checkpoint) / f"stream_position_rank{rank}.json"
+
+
+class StreamPosition(TrainerCallback):
+    """Exact resume of a streaming run without re-reading: each checkpoint holds every rank's stream position.
+
+    `datasets` can report and restore an IterableDataset's position (pass, shard, record) as JSON, but not the
+    contents of the shuffle buffer: the blocks in the buffer at the checkpoint (at most --shuffle_buffer_size per
+    rank) are lost, and nothing is repeated or re-read (tests/test_streaming.py). That is why run_clm.py shuffles
+    blocks after tokenising: shuffling raw records before a batched tokeniser would make the restore replay a
+    tokenisation batch in another order, repeating some blocks. The loader reads ahead of training (accelerate
+    holds one batch in hand, gradient accumulation a few more), so a position is taken as each batch is collated
+    and a checkpoint gets the one taken right after the last batch the optimizer used. Trainer restarts its pass
+    counter at 0 on resume, so the stream's pass number (which seeds the shuffle) is offset to the saved one. The
+    stream must be read in the main process (--dataloader_num_workers 0); with workers, Trainer's own resume
+    re-reads the stream up to the checkpoint instead.
+    """
+
+    def __init__(self, gradient_accumulation_steps: int, resume_from: dict | None = None):
+        self.per_step = gradient_accumulation_steps
+        self.resume_from = resume_from
+        self.positions = collections.deque(maxlen=4 * gradient_accumulation_steps + 4)
+        self.collated = 0
+
+    def on_train_begin(self, args, state, control, train_dataloader=None, **kwargs):
+        loader = getattr(train_dataloader, "base_dataloader", train_dataloader)
+        dataset, collate = loader.dataset, loader.collate_fn
+
+        def collate_and_mark(features):
+            batch = collate(features)
+            self.collated += 1
+            self.positions.append((self.collated, dataset.state_dict()))
+            return batch
+
+        loader.collate_fn = collate_and_mark
+        if self.resume_from is not None:
+            offset = self.resume_from["epoch"]
+            dataset.set_epoch = types.MethodType(lambda ds, epoch: type(ds).set_epoch(ds, epoch + offset), dataset)
+            dataset.set_epoch(0)
+            dataset.load_state_dict(self.resume_from)
+            self.collated = state.global_step * self.per_step
+
+    def on_save(self, args, state, control, **kwargs):
+        used = state.global_step * self.per_step
+        position = next((p for n, p in self.positions if n == used), None)
+        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if position is not None and folder.is_dir():
+            path = stream_position_file(folder, args.process_index)
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_text(json.dumps(position))
+            os.replace(tmp, path)
+
+
+def read_stream_position(checkpoint: str | os.PathLike, rank: int) -> dict | None:
+    try:
+        return json.loads(stream_position_file(checkpoint, rank).read_text())
+    except (OSError, ValueError):
+        return None

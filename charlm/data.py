@@ -22,7 +22,6 @@ import logging
 import math
 import os
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +36,7 @@ logger = logging.getLogger(__name__)
 SPLIT_NAMES = {"train": "train", "validation": "validation", "valid": "validation", "val": "validation",
                "dev": "validation", "test": "test"}  # fmt: skip
 SPLIT_RE = re.compile(r"^(train|validation|valid|val|dev|test)[-_.]")
-# Per record in the shuffle buffer, beyond the text itself: the example dict, its key and the str header.
+# Per block in the shuffle buffer, beyond its ids: the example dict, its key and the numpy array header.
 RECORD_OVERHEAD_BYTES = 300
 
 
@@ -230,16 +229,16 @@ def hold_out(train, percentage: int, streaming: bool):
 
 
 def shuffle_buffer_bytes(block_size: int, buffer_size: int, train_files: list[str]) -> int:
-    """Upper estimate of the shuffle buffer's memory: records held as Python str (up to 4 bytes a character).
+    """Estimate of the shuffle buffer's memory: blocks of int16 ids (2 bytes a token) plus each block's objects.
 
     The buffer never holds more than the training data, so the estimate is capped by the shards' size on disk
-    (UTF-8 text, at most 4 bytes a character in memory per byte on disk, usually far less).
+    (at least one byte of UTF-8 per token).
     """
-    per_record = sys.getsizeof("ж" * block_size) + RECORD_OVERHEAD_BYTES  # 2 bytes a character: Cyrillic, Latin
-    estimate = per_record * buffer_size
+    per_block = 2 * block_size + RECORD_OVERHEAD_BYTES
+    estimate = per_block * buffer_size
     on_disk = sum(os.path.getsize(f) for f in train_files if os.path.isfile(f))
     if on_disk:
-        estimate = min(estimate, 2 * on_disk + RECORD_OVERHEAD_BYTES * (on_disk // max(block_size, 1) + 1))
+        estimate = min(estimate, per_block * (on_disk // max(block_size, 1) + 1))
     return estimate
 
 
@@ -314,7 +313,9 @@ class BlockMaker:
                     logger.warning(message + "; pass --strict_records to stop instead")
             self.mismatched += wrong
         usable = len(ids) // self.block_size * self.block_size
-        return {"input_ids": ids[:usable].reshape(-1, self.block_size)}
+        blocks = ids[:usable].reshape(-1, self.block_size)
+        # int16 halves what the shuffle buffer holds when the vocabulary fits (collate_blocks makes them int64).
+        return {"input_ids": blocks.astype(np.int16) if len(self.tokenizer) <= np.iinfo(np.int16).max else blocks}
 
     def report(self, split: str) -> None:
         """Log the counts seen in this process (with loader workers, each worker keeps its own)."""

@@ -1,6 +1,7 @@
 """Run run_clm.py and log a hash of every block each rank's loader collates, to $RECORD_LOG.rank<N>.
 
-Used by the streaming tests (multi-process coverage, reshuffling per epoch, loader workers); run without --do_eval.
+Used by the streaming tests (multi-process coverage, reshuffling per epoch, loader workers, exact resume); run
+without --do_eval. STOP_AT_STEP=N stops training after step N, as an interruption after a checkpoint would.
 """
 
 import hashlib
@@ -23,5 +24,25 @@ def logging_collate(features):
     return batch
 
 
+def stop_at_step(trainer):
+    from transformers import TrainerCallback
+
+    class Stop(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == int(os.environ.get("STOP_AT_STEP", -1)):
+                control.should_training_stop = True
+
+    trainer.add_callback(Stop())
+
+
+original_init = run_clm.Trainer.__init__
+
+
+def init_with_stop(self, *args, **kwargs):
+    original_init(self, *args, **kwargs)
+    stop_at_step(self)
+
+
+run_clm.Trainer.__init__ = init_with_stop
 run_clm.collate_blocks = logging_collate
 run_clm.cli()

@@ -68,6 +68,7 @@ def test_block_maker_records_are_blocks(char_tokenizer):
     maker = BlockMaker(char_tokenizer, "text", block_size=4, check_lengths=True)
     out = maker({"text": ["абвг", "<s>аб</s>", "abcd"]})["input_ids"]
     assert out.shape == (3, 4) and out[1].tolist()[0] == 1 and out[1].tolist()[-1] == 2
+    assert out.dtype == np.int16  # a small vocabulary: half the memory in the shuffle buffer
     assert maker.mismatched == 0
 
 
@@ -105,7 +106,7 @@ def test_shuffle_buffer_memory_check(monkeypatch):
     from charlm import data
 
     estimate = data.shuffle_buffer_bytes(1024, 5_000_000, [])
-    assert 5_000_000 * 2048 < estimate < 5_000_000 * 3000  # 2 bytes a character plus the record's overhead
+    assert 5_000_000 * 2048 < estimate < 5_000_000 * 3000  # int16 ids, 2 bytes a token, plus the block's objects
     monkeypatch.setattr(data, "available_memory_bytes", lambda: 8 * 2**30)
     with pytest.raises(CharLMError, match=r"--shuffle_buffer_size 5,000,000 needs about .* x 2 processes.*use --shuffle_buffer_size 1,"):
         data.check_shuffle_buffer(estimate, 5_000_000, processes_per_node=2)

@@ -1,6 +1,7 @@
 """Streaming at scale: ranks read disjoint shards, passes reshuffle reproducibly, loader workers do not duplicate."""
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -75,3 +76,63 @@ def test_shard_count_warning(caplog):
     assert "3 training shards do not divide among 2 processes" in caplog.text
     run_clm.warn_about_shard_split(1, 4)
     assert "every process reads the whole stream" in caplog.text
+
+
+@pytest.mark.parametrize("save, stop, total", [(8, 10, 14), (24, 26, 28)])  # in the first pass, and in the second
+def test_resume_continues_the_stream_without_rereading_or_repeating(tmp_path, numbered_dataset, save, stop, total):
+    dataset, hashes = numbered_dataset
+    common = ["--max_steps", str(total), "--save_strategy", "steps", "--save_steps", str(save)]
+    (uninterrupted,), _ = run(tmp_path, dataset, "whole", *common)
+    out = tmp_path / "out-cut"
+    args = run_clm_args(dataset / "config.json", out, "--do_train", "--streaming", "--shuffle_buffer_size", "16",
+                        "--per_device_train_batch_size", "4", "--validation_split_percentage", "0", "--seed", "3",
+                        *common)  # fmt: skip
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "RECORD_LOG": str(tmp_path / "cut")}
+    first = subprocess.run([sys.executable, str(HELPER), *args], env={**env, "STOP_AT_STEP": str(stop)},
+                           capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert (tmp_path / "cut.rank0").read_text().split()[: save * 4] == uninterrupted[: save * 4]
+    (tmp_path / "cut.rank0").unlink()
+    second = subprocess.run([sys.executable, str(HELPER), *args], env=env, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "Resuming the training stream at its position saved in" in second.stdout + second.stderr
+    resumed = (tmp_path / "cut.rank0").read_text().split()
+    # Nothing re-read: the resumed run collates only what it trains on (and the batch the loader reads ahead).
+    assert (total - save) * 4 <= len(resumed) <= (total - save + 1) * 4
+    trained = resumed[: (total - save) * 4]
+    pass_start = save * 4 // 80 * 80
+    before = uninterrupted[pass_start : save * 4]  # trained in this pass before the checkpoint
+    assert set(trained) <= hashes and len(set(trained)) == len(trained)
+    assert not set(trained) & set(before)  # nothing repeated
+    assert trained != uninterrupted[pass_start : pass_start + len(trained)]  # not a restart of the pass
+    assert json.loads((out / "trainer_state.json").read_text())["global_step"] == total
+
+
+def test_a_resumed_stream_loses_at_most_the_shuffle_buffer(tmp_path, char_tokenizer):
+    """The pipeline run_clm.py builds (blocks, then the buffer), stopped and restored from its saved position."""
+    from datasets import load_dataset
+
+    from charlm.data import BlockMaker
+
+    records = [f"{i:05d}".ljust(8, "ж") for i in range(3000)]
+    write_sharded_dataset(tmp_path, [records[i::6] for i in range(6)], block_size=8)
+    files = sorted(str(p) for p in tmp_path.glob("train-*.json"))
+
+    def stream():
+        raw = load_dataset("json", data_files={"train": files}, field="texts", streaming=True)["train"]
+        blocks = raw.map(BlockMaker(char_tokenizer, "text", 8), batched=True, remove_columns=["text"])
+        return blocks.shuffle(seed=1, buffer_size=200)
+
+    def key(example):
+        return bytes(np.asarray(example["input_ids"]).tobytes())
+
+    first = stream()
+    iterator = iter(first)
+    seen = {key(next(iterator)) for _ in range(1500)}
+    position = json.loads(json.dumps(first.state_dict()))
+    rest = {key(e) for e in iterator}
+    resumed_stream = stream()
+    resumed_stream.load_state_dict(position)
+    resumed = [key(e) for e in resumed_stream]
+    assert not set(resumed) & seen  # nothing repeated
+    assert set(resumed) <= rest and len(rest - set(resumed)) <= 200  # lost: at most what the buffer held
