@@ -1,11 +1,12 @@
 """Run run_clm.py and log a hash of every block each rank's loader collates, to $RECORD_LOG.rank<N>.
 
 Used by the streaming tests (multi-process coverage, reshuffling per epoch, loader workers, exact resume); run
-without --do_eval. STOP_AT_STEP=N stops training after step N, as an interruption after a checkpoint would.
+without --do_eval. KILL_AT_STEP=N: the process SIGKILLs itself after training step N (a crash after a checkpoint).
 """
 
 import hashlib
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -24,25 +25,25 @@ def logging_collate(features):
     return batch
 
 
-def stop_at_step(trainer):
+def kill_at_step(trainer):
     from transformers import TrainerCallback
 
-    class Stop(TrainerCallback):
+    class Kill(TrainerCallback):
         def on_step_end(self, args, state, control, **kwargs):
-            if state.global_step == int(os.environ.get("STOP_AT_STEP", -1)):
-                control.should_training_stop = True
+            if state.global_step == int(os.environ.get("KILL_AT_STEP", -1)):
+                os.kill(os.getpid(), signal.SIGKILL)
 
-    trainer.add_callback(Stop())
+    trainer.add_callback(Kill())
 
 
 original_init = run_clm.Trainer.__init__
 
 
-def init_with_stop(self, *args, **kwargs):
+def init_with_kill(self, *args, **kwargs):
     original_init(self, *args, **kwargs)
-    stop_at_step(self)
+    kill_at_step(self)
 
 
-run_clm.Trainer.__init__ = init_with_stop
+run_clm.Trainer.__init__ = init_with_kill
 run_clm.collate_blocks = logging_collate
 run_clm.cli()
