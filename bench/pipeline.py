@@ -144,9 +144,9 @@ def scaling(chars: int):
                                   str(block_size), str(buffer)], capture_output=True, text=True, check=True).stdout  # fmt: skip
             rows.append(json.loads(out.strip().splitlines()[-1]))
     print("fresh process per row; RSS growth: peak RSS while iterating over the RSS before (libraries loaded)")
-    print(f"{'block':>6} {'buffer':>8} {'M tokens/s':>11} {'RSS growth MiB':>15} {'text in buffer MiB':>19}")
+    print(f"{'block':>6} {'buffer':>8} {'M tokens/s':>11} {'RSS growth MiB':>15} {'ids in buffer MiB':>19}")
     for r in rows:
-        held = r["buffer"] * r["block_size"] * 2 / 2**20  # the buffer's text as 2-byte str characters
+        held = r["buffer"] * r["block_size"] * 2 / 2**20  # the buffer's blocks as int16 ids
         print(f"{r['block_size']:6} {r['buffer']:8,} {r['tokens_per_s'] / 1e6:11.2f} {r['rss_growth'] / 2**20:15.0f} {held:19.0f}")
 
 
