@@ -137,3 +137,20 @@ def test_a_resumed_stream_loses_at_most_the_shuffle_buffer(tmp_path, char_tokeni
     resumed = [key(e) for e in resumed_stream]
     assert not set(resumed) & seen  # nothing repeated
     assert set(resumed) <= rest and len(rest - set(resumed)) <= 200  # lost: at most what the buffer held
+
+
+def test_ranks_with_uneven_shards_do_not_hang(tmp_path, numbered_dataset):
+    """3 shards of 10, 10 and 60 records on 2 ranks: one rank gets 10 records, the other 70, so one rank starts a
+    new pass every few steps while the other is still in its first; training still reaches max_steps."""
+    dataset, _ = numbered_dataset
+    folder = tmp_path / "three"
+    shards = sorted(dataset.glob("train-*.json"))
+    texts = [[r["text"] for r in json.loads(p.read_text())["texts"]] for p in shards]
+    write_sharded_dataset(folder, [texts[0], texts[1], sum(texts[2:], [])], block_size=64)
+    (rank0, rank1), log = run(tmp_path, folder, "uneven", "--max_steps", "15", nproc=2)  # the timeout catches a hang
+    assert "3 training shards do not divide among 2 processes" in log
+    assert json.loads((tmp_path / "out-uneven" / "trainer_state.json").read_text())["global_step"] == 15
+    assert not set(rank0) & set(rank1)
+    small, large = sorted([rank0, rank1], key=lambda r: len(set(r)))
+    assert len(set(small)) == 10 and len(small) >= 40  # its 10 records, pass after pass
+    assert len(set(large)) >= 60  # still in its first pass of 70
