@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import datasets
 import transformers
-from transformers import HfArgumentParser, Trainer, TrainingArguments, set_seed
+from transformers import HfArgumentParser, TrainingArguments, set_seed
 
 from charactertokenizer import TokenizerConfigError
 from charlm import CharLMError
@@ -43,7 +43,14 @@ from charlm.data import (
     read_dataset_config,
     shuffle_buffer_bytes,
 )
-from charlm.metrics import ThroughputCallback, TokenMetrics, flops_per_token, preprocess_logits_for_metrics, token_char_lengths
+from charlm.metrics import (
+    StreamingEvalTrainer,
+    ThroughputCallback,
+    TokenMetrics,
+    flops_per_token,
+    preprocess_logits_for_metrics,
+    token_char_lengths,
+)
 from charlm.modeling import check_precision, load_config, load_model, load_tokenizer
 
 logger = logging.getLogger("run_clm")
@@ -264,7 +271,7 @@ def main(argv=None):
         if training_args.do_train:
             warn_about_shard_split(raw.train.n_shards, training_args.world_size)
     training_args.batch_eval_metrics = True  # running sums: eval predictions are never all kept in memory
-    trainer = Trainer(
+    trainer = StreamingEvalTrainer(
         model=model,
         args=training_args,
         train_dataset=train_dataset,

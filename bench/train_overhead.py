@@ -53,7 +53,7 @@ def bare():
 
 def with_run_clm(dataset_config):
     import torch
-    from transformers import TrainerCallback
+    from transformers import Trainer, TrainerCallback
 
     import run_clm
 
@@ -70,13 +70,13 @@ def with_run_clm(dataset_config):
             "--per_device_train_batch_size", str(BATCH), "--learning_rate", "1e-3", "--logging_steps", "10",
             "--report_to", "none", "--save_strategy", "no", "--output_dir", tempfile.mkdtemp(), "--use_cpu",
             "--disable_tqdm", "true", "--log_level", "error"]  # fmt: skip
-    original_init = run_clm.Trainer.__init__
+    original_init = Trainer.__init__
 
     def init_with_timer(self, *args, **kwargs):
         original_init(self, *args, **kwargs)
         self.add_callback(Timer())
 
-    run_clm.Trainer.__init__ = init_with_timer
+    Trainer.__init__ = init_with_timer
     run_clm.main(argv)
     return (STEPS - WARMUP) * BATCH * BLOCK / (times[STEPS] - times[WARMUP])
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from transformers import TrainerCallback, TrainerState  # noqa: E402
+from transformers import Trainer, TrainerCallback, TrainerState  # noqa: E402
 
 import run_clm  # noqa: E402
 
@@ -42,7 +42,7 @@ def save_to_json(self, json_path):
 
 
 TrainerState.save_to_json = save_to_json
-original_init = run_clm.Trainer.__init__
+original_init = Trainer.__init__
 
 
 def init_with_pause(self, *args, **kwargs):
@@ -50,5 +50,5 @@ def init_with_pause(self, *args, **kwargs):
     self.add_callback(PauseAtStep())
 
 
-run_clm.Trainer.__init__ = init_with_pause
+Trainer.__init__ = init_with_pause
 run_clm.cli()

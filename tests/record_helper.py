@@ -12,6 +12,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from transformers import Trainer  # noqa: E402
+
 import run_clm  # noqa: E402
 
 LOG = Path(f"{os.environ['RECORD_LOG']}.rank{os.environ.get('RANK', '0')}")
@@ -36,7 +38,7 @@ def kill_at_step(trainer):
     trainer.add_callback(Kill())
 
 
-original_init = run_clm.Trainer.__init__
+original_init = Trainer.__init__
 
 
 def init_with_kill(self, *args, **kwargs):
@@ -44,6 +46,6 @@ def init_with_kill(self, *args, **kwargs):
     kill_at_step(self)
 
 
-run_clm.Trainer.__init__ = init_with_kill
+Trainer.__init__ = init_with_kill
 run_clm.collate_blocks = logging_collate
 run_clm.cli()

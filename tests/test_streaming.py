@@ -154,3 +154,16 @@ def test_ranks_with_uneven_shards_do_not_hang(tmp_path, numbered_dataset):
     small, large = sorted([rank0, rank1], key=lambda r: len(set(r)))
     assert len(set(small)) == 10 and len(small) >= 40  # its 10 records, pass after pass
     assert len(set(large)) >= 60  # still in its first pass of 70
+
+
+def test_two_ranks_score_every_eval_record_once(tmp_path, numbered_dataset):
+    dataset, _ = numbered_dataset
+    folder = tmp_path / "uneven-eval"
+    folder.mkdir()
+    for path in dataset.glob("train-*.json"):
+        (folder / path.name).write_bytes(path.read_bytes())
+    records = [f"проверка {i:03d} ".ljust(64, "ж") for i in range(13)]
+    write_sharded_dataset(folder, [records[:9], records[9:12], records[12:]], block_size=64, split="validation")
+    run(tmp_path, folder, "eval", "--max_steps", "2", "--do_eval", nproc=2)  # shards of 9, 3 and 1 records
+    results = json.loads((tmp_path / "out-eval" / "eval_results.json").read_text())
+    assert results["eval_tokens"] == 13 * 63  # every record scored once, 63 next-token targets each
