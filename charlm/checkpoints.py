@@ -23,6 +23,8 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
+from charlm import CharLMError
+
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
@@ -97,8 +99,6 @@ def check_resume(checkpoint: str, world_size: int, streaming: bool, ignore_data_
     except (OSError, ValueError):
         return  # written by another tool or an older run: nothing to compare
     if streaming and saved.get("world_size") != world_size and not ignore_data_skip:
-        from charlm import CharLMError
-
         raise CharLMError(
             f"{checkpoint} was written by {saved.get('world_size')} processes and this run has {world_size}: the "
             f"stream's shards would be split differently, repeating and skipping records. Resume with "
