@@ -117,9 +117,9 @@ def check_first_shard(shard: str, config: DatasetConfig) -> None:
         data = json.loads(Path(shard).read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CharLMError(f"{shard}: not valid JSON ({exc}); fix or remove this shard") from None
-    records = data.get(config.field) if config.field and isinstance(data, dict) else data
     if config.field and (not isinstance(data, dict) or config.field not in data):
         raise CharLMError(f"{shard}: no '{config.field}' key (the 'field' of {config.path}); check the config")
+    records = data[config.field] if config.field else data
     if not isinstance(records, list) or not records:
         raise CharLMError(f"{shard}: '{config.field}' holds no records; remove the empty shard")
     column = config.text_column
